@@ -1,0 +1,258 @@
+//! Authentication: from a presented PAK to a [`Principal`], warm or cold.
+//!
+//! The warm path is a [`VerificationCache`] hit: no argon2, no store query. The cold
+//! path reads the credential by key id and runs argon2 on a blocking thread, behind a
+//! bound on how many hashes run at once. Repeated failures against one key id are
+//! throttled, so a flood of wrong secrets cannot take the CPU from honest callers.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Duration, Utc};
+use tokio::sync::Semaphore;
+
+use crate::cache::{CachedPrincipal, VerificationCache};
+use crate::clock::Clock;
+use crate::pak::{self, KeyId, MalformedPak};
+use crate::principal::Principal;
+use crate::store::{Store, StoreError};
+
+/// Why a presented credential was refused.
+///
+/// Callers learn only [`AuthError::is_expired`] and [`AuthError::is_throttled`]; the
+/// exact reason is for the operator's log.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// No credential was presented.
+    #[error("no credential presented")]
+    Missing,
+    /// The text is not a PAK.
+    #[error(transparent)]
+    Malformed(#[from] MalformedPak),
+    /// No live credential has the PAK's key id.
+    #[error("no live credential has this key id")]
+    UnknownKey,
+    /// The PAK's tag names a different kind than its credential's principal.
+    #[error("credential kind does not match its principal")]
+    KindMismatch,
+    /// The secret does not match the stored hash.
+    #[error("credential secret does not match")]
+    WrongSecret,
+    /// The PAK is genuine but past its expiry.
+    #[error("credential expired")]
+    Expired,
+    /// Too many recent failures against this key id.
+    #[error("too many failed attempts for this key id")]
+    Throttled {
+        /// Seconds until attempts are accepted again.
+        retry_after_secs: u64,
+    },
+    /// The store could not be asked.
+    #[error("credential lookup failed")]
+    Store(#[source] StoreError),
+}
+
+impl AuthError {
+    /// Whether the PAK was genuine but expired.
+    pub fn is_expired(&self) -> bool {
+        matches!(self, Self::Expired)
+    }
+
+    /// Whether the caller must wait before trying again.
+    pub fn is_throttled(&self) -> bool {
+        matches!(self, Self::Throttled { .. })
+    }
+
+    /// Whether the failure was the store's, not the caller's.
+    pub fn is_store_failure(&self) -> bool {
+        matches!(self, Self::Store(_))
+    }
+}
+
+/// Limits of the failure throttle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ThrottleLimits {
+    /// Failures allowed per key id within one window.
+    pub max_failures: u32,
+    /// Length of the window.
+    pub window: Duration,
+    /// Key ids tracked at once; past this, finished windows are dropped first.
+    pub max_tracked: usize,
+}
+
+impl ThrottleLimits {
+    /// Ten failures a minute per key id.
+    pub const DEFAULT: ThrottleLimits = ThrottleLimits {
+        max_failures: 10,
+        window: Duration::seconds(60),
+        max_tracked: 100_000,
+    };
+}
+
+impl Default for ThrottleLimits {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+#[derive(Debug)]
+struct Throttle {
+    limits: ThrottleLimits,
+    failures: Mutex<HashMap<KeyId, (u32, DateTime<Utc>)>>,
+}
+
+impl Throttle {
+    fn check(&self, key_id: &KeyId, now: DateTime<Utc>) -> Result<(), AuthError> {
+        let failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        match failures.get(key_id) {
+            Some(&(count, started))
+                if count >= self.limits.max_failures && now < started + self.limits.window =>
+            {
+                let wait = (started + self.limits.window - now).num_seconds().max(1);
+                Err(AuthError::Throttled {
+                    retry_after_secs: wait.unsigned_abs(),
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn record_failure(&self, key_id: &KeyId, now: DateTime<Utc>) {
+        let window = self.limits.window;
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        if failures.len() >= self.limits.max_tracked {
+            failures.retain(|_, (_, started)| now < *started + window);
+            if failures.len() >= self.limits.max_tracked {
+                failures.clear();
+            }
+        }
+
+        let slot = failures.entry(key_id.clone()).or_insert((0, now));
+        if now >= slot.1 + window {
+            *slot = (0, now);
+        }
+        slot.0 += 1;
+    }
+
+    fn forget(&self, key_id: &KeyId) {
+        self.failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key_id);
+    }
+}
+
+/// Turns presented PAKs into principals.
+pub struct Authenticator {
+    store: Arc<dyn Store>,
+    cache: Arc<VerificationCache>,
+    clock: Arc<dyn Clock>,
+    hashing: Semaphore,
+    throttle: Throttle,
+}
+
+impl std::fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authenticator").finish_non_exhaustive()
+    }
+}
+
+impl Authenticator {
+    /// An authenticator reading `store`, remembering in `cache`, running at most
+    /// `max_concurrent_hashes` argon2 verifications at once.
+    pub fn new(
+        store: Arc<dyn Store>,
+        cache: Arc<VerificationCache>,
+        clock: Arc<dyn Clock>,
+        max_concurrent_hashes: usize,
+        throttle: ThrottleLimits,
+    ) -> Self {
+        Self {
+            store,
+            cache,
+            clock,
+            hashing: Semaphore::new(max_concurrent_hashes.max(1)),
+            throttle: Throttle {
+                limits: throttle,
+                failures: Mutex::default(),
+            },
+        }
+    }
+
+    /// The cache this authenticator fills.
+    pub fn cache(&self) -> &Arc<VerificationCache> {
+        &self.cache
+    }
+
+    /// Finds the principal that `presented` proves.
+    ///
+    /// # Errors
+    ///
+    /// [`AuthError`] says why; a malformed PAK is refused before any store query or
+    /// hash.
+    pub async fn authenticate(&self, presented: &str) -> Result<Principal, AuthError> {
+        let parsed = pak::parse(presented)?;
+        let digest = pak::digest(presented);
+        let now = self.clock.now();
+
+        if let Some(hit) = self.cache.get(&digest) {
+            return live(hit, now);
+        }
+
+        self.throttle.check(&parsed.key_id, now)?;
+        let ticket = self.cache.ticket();
+        let credential = self
+            .store
+            .find_credential(&parsed.key_id)
+            .await
+            .map_err(AuthError::Store)?;
+        let Some(credential) = credential else {
+            self.throttle.record_failure(&parsed.key_id, now);
+            return Err(AuthError::UnknownKey);
+        };
+        if credential.principal.kind != parsed.kind {
+            self.throttle.record_failure(&parsed.key_id, now);
+            return Err(AuthError::KindMismatch);
+        }
+
+        if !self
+            .verify_off_thread(presented, credential.hash.clone())
+            .await
+        {
+            self.throttle
+                .record_failure(&parsed.key_id, self.clock.now());
+            return Err(AuthError::WrongSecret);
+        }
+        self.throttle.forget(&parsed.key_id);
+
+        let entry = CachedPrincipal {
+            principal: credential.principal,
+            expires_at: credential.expires_at,
+        };
+        let outcome = live(entry, self.clock.now());
+        if outcome.is_ok() {
+            self.cache.insert(digest, entry, ticket);
+        }
+        outcome
+    }
+
+    async fn verify_off_thread(&self, presented: &str, hash: pak::PakHash) -> bool {
+        // INVARIANT: the semaphore is never closed, so acquiring only waits.
+        let Ok(_permit) = self.hashing.acquire().await else {
+            return false;
+        };
+        let presented = presented.to_owned();
+        tokio::task::spawn_blocking(move || {
+            pak::parse(&presented).is_ok_and(|parsed| pak::verify(&parsed, &hash))
+        })
+        .await
+        .unwrap_or(false)
+    }
+}
+
+fn live(entry: CachedPrincipal, now: DateTime<Utc>) -> Result<Principal, AuthError> {
+    match entry.expires_at {
+        Some(expires_at) if now >= expires_at => Err(AuthError::Expired),
+        _ => Ok(entry.principal),
+    }
+}
