@@ -166,8 +166,8 @@ pub const RULES: &[Rule] = &[
     // administration
     rule(Op::ManageAgents, All, Never, Never),
     rule(Op::ManageWebhooks, All, Never, Never),
-    // identity
-    rule(Op::WhoAmI, All, All, All),
+    // identity: every principal may read its own
+    rule(Op::WhoAmI, All, Own, Own),
 ];
 
 /// The row governing `operation`, if the table has one.
@@ -299,7 +299,7 @@ mod tests {
             } else {
                 Err(Denied::Forbidden)
             };
-            assert_eq!(check(agent, op, Some(Owner::Admin)), expected, "{op:?}");
+            assert_eq!(check(agent, op, None), expected, "{op:?}");
         }
     }
 }

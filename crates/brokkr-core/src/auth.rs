@@ -206,8 +206,9 @@ impl Authenticator {
             .find_credential(&parsed.key_id)
             .await
             .map_err(AuthError::Store)?;
+        // An unknown key id costs one indexed lookup and no hash, so it is not counted:
+        // a flood of made-up key ids must not crowd real ones out of the throttle.
         let Some(credential) = credential else {
-            self.throttle.record_failure(&parsed.key_id, now);
             return Err(AuthError::UnknownKey);
         };
         if credential.principal.kind != parsed.kind {

@@ -648,7 +648,7 @@ impl Broker {
             .reach_template(caller, Operation::UpdateTemplate, id)
             .await?;
         let change = TemplateChange {
-            description: change.description.map(|d| valid_text(d)).transpose()?,
+            description: change.description.map(valid_text).transpose()?,
             ..change
         };
         let source = change

@@ -319,7 +319,7 @@ impl Store for MemoryStore {
             .filter(|o| o.stack_id == stack_id)
             .cloned()
             .collect();
-        objects.sort_by(|a, b| b.sequence_id.cmp(&a.sequence_id));
+        objects.sort_by_key(|o| std::cmp::Reverse(o.sequence_id));
         Ok(objects)
     }
 

@@ -126,9 +126,7 @@ impl From<Error> for ApiError {
                 ..Self::invalid_request(format!("invalid `{field}`: {reason}"))
             },
             Error::Template(template) => template_error(template),
-            Error::Store(store) if matches!(store, brokkr_core::StoreError::Unavailable(_)) => {
-                Self::unavailable()
-            }
+            Error::Store(brokkr_core::StoreError::Unavailable(_)) => Self::unavailable(),
             Error::Store(_) | Error::Pak(_) => Self::internal(),
         }
     }
