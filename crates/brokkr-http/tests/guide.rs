@@ -346,10 +346,10 @@ async fn guide_runs_as_written_on_sqlite() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(postgres_tests), ignore = "needs DATABASE_URL=postgres://...")]
 async fn guide_runs_as_written_on_postgres() {
-    if let Some(server) = TestServer::start(Backend::Postgres).await {
-        guide_runs_as_written(server).await;
-    }
+    let server = TestServer::start(Backend::Postgres).await;
+    guide_runs_as_written(server.expect(brokkr_store_sqlx::testing::NEEDS_POSTGRES)).await;
 }
 
 #[test]

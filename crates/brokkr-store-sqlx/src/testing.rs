@@ -5,13 +5,16 @@
 //! on PostgreSQL are named `brokkr_test_*` and are left behind for inspection; drop
 //! them with `psql -c "DROP DATABASE ..."` when done.
 
-use std::io::Write;
 use std::path::PathBuf;
-use std::sync::Once;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use sqlx::Connection;
 use sqlx::postgres::PgConnection;
+
+/// Why a PostgreSQL test cannot run: the message of its failure when run by hand
+/// without a server.
+pub const NEEDS_POSTGRES: &str =
+    "DATABASE_URL must name a PostgreSQL server, e.g. postgres://postgres@127.0.0.1:5432/postgres";
 
 /// The PostgreSQL server named by `DATABASE_URL`, if it names one.
 pub fn postgres_server_url() -> Option<String> {
@@ -21,25 +24,14 @@ pub fn postgres_server_url() -> Option<String> {
 }
 
 /// Creates an empty database on the `DATABASE_URL` server and returns its URL, or
-/// `None` (saying so once on stderr) when `DATABASE_URL` names no PostgreSQL server.
+/// `None` when `DATABASE_URL` names no PostgreSQL server.
 ///
 /// # Panics
 ///
 /// When `DATABASE_URL` names a server that cannot be reached: a test run that was
 /// asked to use PostgreSQL must not pass without it.
 pub async fn fresh_postgres_url() -> Option<String> {
-    static SKIPPED: Once = Once::new();
-    let Some(server) = postgres_server_url() else {
-        SKIPPED.call_once(|| {
-            // Written past the test harness's capture, so that it shows in every run.
-            let _ = writeln!(
-                std::io::stderr(),
-                "PostgreSQL tests SKIPPED: DATABASE_URL does not name a PostgreSQL server \
-                 (set DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres to run them)"
-            );
-        });
-        return None;
-    };
+    let server = postgres_server_url()?;
 
     let name = format!("brokkr_test_{}", uuid::Uuid::new_v4().simple());
     let mut admin = PgConnection::connect(&server)

@@ -506,8 +506,8 @@ pub async fn concurrent_rotations_leave_one_credential(store: Arc<dyn Store>) {
 }
 
 macro_rules! conformance {
-    ($open:path) => {
-        conformance!(@cases $open;
+    ($open:path $(, $postgres:ident)?) => {
+        conformance!(@cases $open $(, $postgres)?;
             generators_live_and_die,
             generator_rename_conflicts,
             credentials_are_replaced_and_deleted_atomically,
@@ -524,9 +524,16 @@ macro_rules! conformance {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $case() {
-                if let Some(store) = $open().await {
-                    super::$case(store).await;
-                }
+                super::$case($open().await).await;
+            }
+        )*
+    };
+    (@cases $open:path, postgres; $($case:ident,)*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            #[cfg_attr(not(postgres_tests), ignore = "needs DATABASE_URL=postgres://...")]
+            async fn $case() {
+                super::$case($open().await).await;
             }
         )*
     };
@@ -535,8 +542,8 @@ macro_rules! conformance {
 mod memory {
     use super::*;
 
-    async fn open() -> Option<Arc<dyn Store>> {
-        Some(Arc::new(brokkr_core::MemoryStore::new()))
+    async fn open() -> Arc<dyn Store> {
+        Arc::new(brokkr_core::MemoryStore::new())
     }
 
     conformance!(open);
@@ -546,13 +553,13 @@ mod sqlite {
     use super::*;
     use brokkr_store_sqlx::{Database, PoolSettings, testing};
 
-    async fn open() -> Option<Arc<dyn Store>> {
+    async fn open() -> Arc<dyn Store> {
         let url = testing::fresh_sqlite_url();
         let database = Database::connect(&url, &PoolSettings::DEFAULT)
             .await
             .expect("open");
         database.migrate().await.expect("migrate");
-        Some(database.store())
+        database.store()
     }
 
     conformance!(open);
@@ -562,14 +569,16 @@ mod postgres {
     use super::*;
     use brokkr_store_sqlx::{Database, PoolSettings, testing};
 
-    async fn open() -> Option<Arc<dyn Store>> {
-        let url = testing::fresh_postgres_url().await?;
+    async fn open() -> Arc<dyn Store> {
+        let url = testing::fresh_postgres_url()
+            .await
+            .expect(testing::NEEDS_POSTGRES);
         let database = Database::connect(&url, &PoolSettings::DEFAULT)
             .await
             .expect("open");
         database.migrate().await.expect("migrate");
-        Some(database.store())
+        database.store()
     }
 
-    conformance!(open);
+    conformance!(open, postgres);
 }

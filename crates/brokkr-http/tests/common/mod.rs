@@ -285,12 +285,13 @@ macro_rules! on_every_backend {
         mod postgres {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[cfg_attr(not(postgres_tests), ignore = "needs DATABASE_URL=postgres://...")]
                 async fn $case() {
-                    if let Some(server) =
-                        $crate::common::TestServer::start($crate::common::Backend::Postgres).await
-                    {
-                        super::$case(server).await;
-                    }
+                    let server =
+                        $crate::common::TestServer::start($crate::common::Backend::Postgres)
+                            .await
+                            .expect(brokkr_store_sqlx::testing::NEEDS_POSTGRES);
+                    super::$case(server).await;
                 }
             )*
         }
