@@ -40,7 +40,8 @@ pub enum OpenError {
 /// Connection pool settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolSettings {
-    /// Most connections held at once.
+    /// Most connections held at once. On PostgreSQL the cache invalidation listener
+    /// keeps one of them.
     pub max_connections: u32,
     /// How long a query waits for a connection before the store answers unavailable.
     pub acquire_timeout: Duration,

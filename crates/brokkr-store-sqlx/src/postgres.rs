@@ -51,6 +51,11 @@ impl PgStore {
             .map_err(OpenError::Migrate)
     }
 
+    /// The connection pool, for an embedder's own queries.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
     async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Postgres>, sqlx::Error> {
         self.pool.begin().await
     }

@@ -65,6 +65,11 @@ impl SqliteStore {
             .map_err(OpenError::Migrate)
     }
 
+    /// The connection pool, for an embedder's own queries.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
     async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Sqlite>, sqlx::Error> {
         // Taking the write lock up front means a transaction never has to upgrade a read
         // lock, which SQLite can refuse under concurrency instead of waiting.

@@ -30,6 +30,7 @@ pub struct TestServer {
     pub admin_pak: String,
     pub broker: Arc<Broker>,
     pub database_url: String,
+    pub database: Database,
     client: Client<HttpConnector, Full<Bytes>>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
@@ -63,6 +64,7 @@ pub struct Options {
     pub clock: Option<Arc<dyn Clock>>,
     pub server_limits: ServerLimits,
     pub database_url: Option<String>,
+    pub pool: PoolSettings,
 }
 
 impl Default for Options {
@@ -71,6 +73,7 @@ impl Default for Options {
             clock: None,
             server_limits: ServerLimits::DEFAULT,
             database_url: None,
+            pool: PoolSettings::DEFAULT,
         }
     }
 }
@@ -88,9 +91,7 @@ impl TestServer {
             (None, Backend::Sqlite) => testing::fresh_sqlite_url(),
             (None, Backend::Postgres) => testing::fresh_postgres_url().await?,
         };
-        let database = Database::connect(&url, &PoolSettings::DEFAULT)
-            .await
-            .expect("open");
+        let database = Database::connect(&url, &options.pool).await.expect("open");
         database.migrate().await.expect("migrate");
 
         let mut config = BrokerConfig {
@@ -127,6 +128,7 @@ impl TestServer {
             admin_pak,
             broker,
             database_url: url,
+            database,
             client: Client::builder(TokioExecutor::new()).build_http(),
             stop: Some(stop),
             task: Some(task),
