@@ -23,6 +23,8 @@ pub struct PgStore {
 
 impl PgStore {
     const ANNOUNCE_SQL: Option<&'static str> = Some("SELECT pg_notify('brokkr_credentials', $1)");
+    const SERIALIZE_NAME_SQL: Option<&'static str> =
+        Some("SELECT pg_advisory_xact_lock(hashtext($1))");
 
     /// Connects to the database at `url` (`postgres://...`).
     ///

@@ -31,8 +31,8 @@ macro_rules! sql_store {
         use brokkr_core::model::{DeploymentObject, Generator, Stack, Template};
         use brokkr_core::pak::{KeyId, PakHash};
         use brokkr_core::store::{
-            Credential, Listing, NewDeploymentObject, NewGenerator, NewStack, NewTemplate,
-            Rename, Store, StoreError, TemplateChange,
+            Credential, Listing, NewDeploymentObject, NewGenerator, NewStack, NewTemplate, Rename,
+            Store, StoreError, TemplateChange,
         };
         use brokkr_core::{Owner, Principal, PrincipalKind};
         use chrono::{DateTime, Utc};
@@ -44,8 +44,7 @@ macro_rules! sql_store {
         type DbRow = <$db as sqlx::Database>::Row;
 
         const GENERATOR_COLUMNS: &str = "id, name, description, created_at, updated_at";
-        const STACK_COLUMNS: &str =
-            "id, generator_id, name, description, created_at, updated_at";
+        const STACK_COLUMNS: &str = "id, generator_id, name, description, created_at, updated_at";
         const OBJECT_COLUMNS: &str = "id, stack_id, sequence_id, yaml_content, yaml_checksum, \
              is_deletion_marker, created_at";
         const TEMPLATE_COLUMNS: &str = "id, generator_id, name, version, description, \
@@ -269,7 +268,9 @@ macro_rules! sql_store {
                 if replaced.rows_affected() == 0 {
                     return Err(StoreError::NotFound);
                 }
-                Self::announce(&mut tx, credential.principal.id).await.map_err(fail)?;
+                Self::announce(&mut tx, credential.principal.id)
+                    .await
+                    .map_err(fail)?;
                 tx.commit().await.map_err(fail)
             }
 
@@ -308,7 +309,9 @@ macro_rules! sql_store {
                 .fetch_all(&self.pool)
                 .await
                 .map_err(fail)?;
-                rows.iter().map(|row| generator_row(row).map_err(fail)).collect()
+                rows.iter()
+                    .map(|row| generator_row(row).map_err(fail))
+                    .collect()
             }
 
             async fn get_generator(&self, id: Uuid) -> Result<Option<Generator>, StoreError> {
@@ -418,7 +421,9 @@ macro_rules! sql_store {
                     query = query.bind(owner);
                 }
                 let rows = query.fetch_all(&self.pool).await.map_err(fail)?;
-                rows.iter().map(|row| stack_row(row).map_err(fail)).collect()
+                rows.iter()
+                    .map(|row| stack_row(row).map_err(fail))
+                    .collect()
             }
 
             async fn get_stack(&self, id: Uuid) -> Result<Option<Stack>, StoreError> {
@@ -509,7 +514,9 @@ macro_rules! sql_store {
                 .fetch_all(&self.pool)
                 .await
                 .map_err(fail)?;
-                rows.iter().map(|row| object_row(row).map_err(fail)).collect()
+                rows.iter()
+                    .map(|row| object_row(row).map_err(fail))
+                    .collect()
             }
 
             async fn get_deployment_object(
@@ -529,36 +536,39 @@ macro_rules! sql_store {
 
             async fn create_template(&self, template: NewTemplate) -> Result<Template, StoreError> {
                 let fail = |e| store_error(e, "template version");
-                let schema = template.schema_json.to_string();
-                // The version is computed inside the insert; a concurrent upload of the
-                // same name collides on the unique index and is retried.
-                let mut attempts = 0;
-                loop {
-                    attempts += 1;
-                    let outcome = sqlx::query(&format!(
-                        "INSERT INTO templates ({TEMPLATE_COLUMNS}) \
-                         SELECT $1, $2, $3, COALESCE(MAX(version), 0) + 1, $4, $5, $6, $7, $7 \
-                         FROM templates WHERE name = $3 \
-                         AND (generator_id = $2 OR (generator_id IS NULL AND $8)) \
-                         RETURNING {TEMPLATE_COLUMNS}"
-                    ))
-                    .bind(template.id)
-                    .bind(template.owner.generator_id())
-                    .bind(&template.name)
-                    .bind(&template.description)
-                    .bind(&template.template_yaml)
-                    .bind(&schema)
-                    .bind(template.now)
-                    .bind(template.owner == Owner::Admin)
-                    .fetch_one(&self.pool)
-                    .await
-                    .map_err(fail);
-                    match outcome {
-                        Ok(row) => return template_row(&row),
-                        Err(StoreError::Conflict(_)) if attempts < 5 => continue,
-                        Err(other) => return Err(other),
-                    }
+                let mut tx = self.begin_write().await.map_err(fail)?;
+                // Uploads of one owner's name take turns, so each computes its version
+                // after the previous one committed.
+                if let Some(statement) = Self::SERIALIZE_NAME_SQL {
+                    let owner = template.owner.generator_id().map(|id| id.to_string());
+                    let key = format!("{}/{}", owner.unwrap_or_default(), template.name);
+                    sqlx::query(statement)
+                        .bind(key)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(fail)?;
                 }
+                let row = sqlx::query(&format!(
+                    "INSERT INTO templates ({TEMPLATE_COLUMNS}) \
+                     SELECT $1, $2, $3, COALESCE(MAX(version), 0) + 1, $4, $5, $6, $7, $7 \
+                     FROM templates WHERE name = $3 \
+                     AND (generator_id = $2 OR (generator_id IS NULL AND $8)) \
+                     RETURNING {TEMPLATE_COLUMNS}"
+                ))
+                .bind(template.id)
+                .bind(template.owner.generator_id())
+                .bind(&template.name)
+                .bind(&template.description)
+                .bind(&template.template_yaml)
+                .bind(template.schema_json.to_string())
+                .bind(template.now)
+                .bind(template.owner == Owner::Admin)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(fail)?;
+                let created = template_row(&row)?;
+                tx.commit().await.map_err(fail)?;
+                Ok(created)
             }
 
             async fn list_templates(&self, listing: Listing) -> Result<Vec<Template>, StoreError> {

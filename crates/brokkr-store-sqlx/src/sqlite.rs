@@ -18,6 +18,8 @@ pub struct SqliteStore {
 
 impl SqliteStore {
     const ANNOUNCE_SQL: Option<&'static str> = None;
+    // BEGIN IMMEDIATE already makes writers take turns.
+    const SERIALIZE_NAME_SQL: Option<&'static str> = None;
 
     /// Opens (creating if missing) the database at `url`, such as `sqlite://brokkr.db`
     /// or `sqlite::memory:`.
