@@ -20,7 +20,7 @@ use crate::store::{
     Credential, Listing, NewDeploymentObject, NewGenerator, NewStack, NewTemplate, Rename, Store,
     StoreError, TemplateChange,
 };
-use crate::template::{CheckedTemplate, TemplateLimits, check_yaml};
+use crate::template::{CheckedTemplate, TemplateError, TemplateLimits, check_yaml};
 
 /// Longest name of a generator, stack or template, in characters.
 pub const MAX_NAME_CHARS: usize = 255;
@@ -121,6 +121,7 @@ pub struct WithPak<T> {
 pub struct Broker {
     store: Arc<dyn Store>,
     auth: Authenticator,
+    renders: Arc<tokio::sync::Semaphore>,
     config: BrokerConfig,
 }
 
@@ -153,9 +154,13 @@ impl Broker {
             config.max_concurrent_hashes,
             config.throttle,
         );
+        let renders = Arc::new(tokio::sync::Semaphore::new(
+            config.max_concurrent_hashes.max(1),
+        ));
         Self {
             store,
             auth,
+            renders,
             config,
         }
     }
@@ -401,7 +406,7 @@ impl Broker {
             (Some(template_name), parameters) => {
                 let template = self.resolve_template(owner, &template_name).await?;
                 let parameters = parameters.unwrap_or_else(|| Value::Object(Default::default()));
-                let content = self.render(&template, &parameters)?;
+                let content = self.render(&template, &parameters).await?;
                 Some(self.new_object(content, false))
             }
             (None, Some(_)) => {
@@ -691,7 +696,7 @@ impl Broker {
         let template = self
             .reach_template(caller, Operation::RenderTemplate, id)
             .await?;
-        self.render(&template, parameters)
+        self.render(&template, parameters).await
     }
 
     async fn reach_template(
@@ -723,13 +728,35 @@ impl Broker {
         Err(Error::NotFound("template"))
     }
 
-    fn render(&self, template: &Template, parameters: &Value) -> Result<String, Error> {
-        let checked = CheckedTemplate::check(
-            &template.template_yaml,
-            &template.schema_json,
-            self.limits(),
-        )?;
-        Ok(checked.render(parameters, self.limits())?)
+    /// Renders on a blocking thread, a bounded number at a time: a slow render holds
+    /// neither an async worker nor more than its share of the CPU.
+    async fn render(&self, template: &Template, parameters: &Value) -> Result<String, Error> {
+        let source = template.template_yaml.clone();
+        let schema = template.schema_json.clone();
+        let parameters = parameters.clone();
+        let limits = self.config.template_limits;
+
+        // INVARIANT: the semaphore is never closed.
+        let _permit = Arc::clone(&self.renders)
+            .acquire_owned()
+            .await
+            .map_err(|_| {
+                Error::Template(TemplateError::Render {
+                    line: None,
+                    message: "renderer shut down".to_owned(),
+                })
+            })?;
+        let rendered = tokio::task::spawn_blocking(move || {
+            CheckedTemplate::check(&source, &schema, &limits)?.render(&parameters, &limits)
+        })
+        .await
+        .map_err(|_| {
+            Error::Template(TemplateError::Render {
+                line: None,
+                message: "the template engine failed on this template".to_owned(),
+            })
+        })?;
+        Ok(rendered?)
     }
 
     // ---- helpers ----

@@ -6,10 +6,13 @@
 //! on output size. Schemas are compiled offline: any `$ref` that leaves the document
 //! is refused when the template is uploaded.
 //!
-//! Known shortcoming: fuel bounds the number of steps, not the memory one step may
-//! take; minijinja caps string repetition at 100 MB, so a hostile template can still
-//! make one render allocate that much. A deployment exposed to untrusted generators
-//! would render in a separate process with a memory limit.
+//! Known shortcomings: fuel counts template steps, not the work inside one step, so a
+//! filter over a large value (joining or sorting a long range) takes time that fuel
+//! does not see; and string concatenation is not capped, so a template that keeps
+//! doubling a string can exhaust memory before its fuel runs out. Renders run off the
+//! async threads and a bounded number at a time, so a slow one cannot stall other
+//! requests, but a deployment exposed to untrusted generators would render in a
+//! separate process with memory and time limits.
 
 use std::fmt;
 use std::io;
@@ -161,17 +164,48 @@ impl fmt::Display for YamlError {
     }
 }
 
-/// Checks that `text` holds one or more YAML documents.
+/// Deepest nesting of YAML collections accepted.
+pub const MAX_YAML_DEPTH: usize = 256;
+
+/// Checks that `text` holds one or more YAML documents, nested at most
+/// [`MAX_YAML_DEPTH`] collections deep.
+///
+/// Only the parser's events are read, one at a time, never a tree: no input can make
+/// the check recurse, however deep it nests.
 ///
 /// # Errors
 ///
 /// [`YamlError`] with the line of the first problem.
 pub fn check_yaml(text: &str) -> Result<(), YamlError> {
-    let documents = yaml_rust2::YamlLoader::load_from_str(text).map_err(|error| YamlError {
-        line: Some(error.marker().line()),
-        message: error.info().to_owned(),
-    })?;
-    if documents.is_empty() {
+    use yaml_rust2::Event;
+
+    let mut parser = yaml_rust2::parser::Parser::new_from_str(text);
+    let mut depth = 0usize;
+    let mut documents = 0usize;
+    // The parser's own `load` recurses once per nesting level; pulling events one at a
+    // time does not.
+    loop {
+        let (event, mark) = parser.next_token().map_err(|error| YamlError {
+            line: Some(error.marker().line()),
+            message: error.info().to_owned(),
+        })?;
+        match event {
+            Event::StreamEnd => break,
+            Event::DocumentStart => documents += 1,
+            Event::SequenceStart(..) | Event::MappingStart(..) => {
+                depth += 1;
+                if depth > MAX_YAML_DEPTH {
+                    return Err(YamlError {
+                        line: Some(mark.line()),
+                        message: format!("collections nest deeper than {MAX_YAML_DEPTH} levels"),
+                    });
+                }
+            }
+            Event::SequenceEnd | Event::MappingEnd => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    if documents == 0 {
         return Err(YamlError {
             line: None,
             message: "no yaml document".to_owned(),
@@ -258,13 +292,74 @@ impl CheckedTemplate {
     }
 }
 
+/// Widest indentation the `indent` and `tojson` filters accept.
+pub const MAX_INDENT: usize = 64;
+
 fn sandbox(limits: &TemplateLimits) -> Environment<'static> {
     let mut env = Environment::new();
     env.set_fuel(Some(limits.fuel));
     env.set_recursion_limit(limits.recursion);
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+    // The built-in versions allocate whatever width they are given.
+    env.add_filter("indent", bounded_indent);
+    env.add_filter("tojson", bounded_tojson);
     env
+}
+
+fn check_indent(width: Option<usize>) -> Result<(), minijinja::Error> {
+    match width {
+        Some(width) if width > MAX_INDENT => Err(minijinja::Error::new(
+            ErrorKind::InvalidOperation,
+            format!("indentation wider than {MAX_INDENT}"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn bounded_indent(
+    value: String,
+    width: Option<usize>,
+    first: Option<bool>,
+    blank: Option<bool>,
+    kwargs: minijinja::value::Kwargs,
+) -> Result<String, minijinja::Error> {
+    let width = match width {
+        Some(width) => width,
+        None => kwargs.get::<Option<usize>>("width")?.unwrap_or(4),
+    };
+    let first = first.or(kwargs.get("first")?).unwrap_or(false);
+    let blank = blank.or(kwargs.get("blank")?).unwrap_or(false);
+    kwargs.assert_all_used()?;
+    check_indent(Some(width))?;
+
+    let pad = " ".repeat(width);
+    let body = value.strip_suffix('\n').unwrap_or(&value);
+    let mut out = String::with_capacity(body.len());
+    for (index, line) in body.split('\n').enumerate() {
+        if index > 0 {
+            out.push('\n');
+        }
+        let wanted = (index > 0 || first) && (blank || !line.trim().is_empty());
+        if wanted {
+            out.push_str(&pad);
+        }
+        out.push_str(line);
+    }
+    Ok(out)
+}
+
+fn bounded_tojson(
+    value: &minijinja::Value,
+    indent: Option<minijinja::Value>,
+    kwargs: minijinja::value::Kwargs,
+) -> Result<minijinja::Value, minijinja::Error> {
+    let width = match &indent {
+        Some(indent) => indent.as_usize(),
+        None => kwargs.peek::<Option<usize>>("indent")?,
+    };
+    check_indent(width)?;
+    minijinja::filters::tojson(value, indent, kwargs)
 }
 
 fn describe(error: &minijinja::Error) -> String {
@@ -296,7 +391,15 @@ pub fn render_source(
         buffer: Vec::new(),
         limit: limits.max_output_bytes,
     };
-    match template.render_captured_to(parameters, &mut output) {
+    // A panic inside the renderer fails this render, not the process.
+    let rendered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        template.render_captured_to(parameters, &mut output)
+    }))
+    .map_err(|_| TemplateError::Render {
+        line: None,
+        message: "the template engine failed on this template".to_owned(),
+    })?;
+    match rendered {
         Ok(_) => {}
         Err(error) => {
             return Err(match error.kind() {
@@ -580,8 +683,40 @@ mod tests {
     }
 
     #[test]
-    fn deeply_nested_yaml_does_not_overflow_the_stack() {
-        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
-        let _ = check_yaml(&deep);
+    fn deeply_nested_yaml_is_refused_without_overflowing_the_stack() {
+        let flow = format!("{}{}", "[".repeat(5_000), "]".repeat(5_000));
+        let block = "- ".repeat(5_000);
+        let mapping: String = (0..1_000)
+            .map(|depth| format!("{}k:\n", " ".repeat(depth)))
+            .collect();
+        for deep in [flow, block, mapping] {
+            assert!(check_yaml(&deep).is_err());
+        }
+        assert!(check_yaml(&"- ".repeat(MAX_YAML_DEPTH)).is_ok());
+        assert!(check_yaml(&"- ".repeat(MAX_YAML_DEPTH + 1)).is_err());
+    }
+
+    #[test]
+    fn wide_indentation_is_refused_not_allocated() {
+        let limits = TemplateLimits::DEFAULT;
+        for source in [
+            "{{ ''|indent(18446744073709551615) }}",
+            "{{ ''|indent(1000000000000) }}",
+            "{{ 1|tojson(indent=18446744073709551615) }}",
+            "{{ 1|tojson(1000000) }}",
+        ] {
+            let error = render_source(source, &json!({}), &limits).expect_err(source);
+            assert_eq!(error.code(), "render_failed", "{source}");
+        }
+        let indented = render_source("{{ 'a\nb'|indent(2) }}", &json!({}), &limits);
+        assert_eq!(indented.as_deref(), Ok("a\n  b"));
+        let first = render_source(
+            "{{ 'a\nb'|indent(width=2, first=true) }}",
+            &json!({}),
+            &limits,
+        );
+        assert_eq!(first.as_deref(), Ok("  a\n  b"));
+        let json = render_source("{{ {'a': 1}|tojson(indent=2) }}", &json!({}), &limits);
+        assert_eq!(json.as_deref(), Ok("{\n  \"a\": 1\n}"));
     }
 }

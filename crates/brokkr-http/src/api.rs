@@ -128,8 +128,13 @@ impl Api {
                 if error.is_store_failure() {
                     tracing::error!(error = %error, "authentication could not reach the store");
                 } else {
-                    // The exact reason, for the operator; never the credential itself.
-                    tracing::info!(reason = %error, "authentication failed");
+                    // The exact reason and the public key id, for the operator; never the
+                    // credential itself.
+                    let key_id = presented
+                        .and_then(|pak| brokkr_core::pak::parse(pak).ok())
+                        .map(|parsed| parsed.key_id.to_string())
+                        .unwrap_or_default();
+                    tracing::info!(reason = %error, pak.key_id = %key_id, "authentication failed");
                 }
                 Err(ApiError::from_auth(&error))
             }
