@@ -16,30 +16,6 @@ use serde_json::{Value, json};
 const GUIDE: &str = include_str!("../../../docs/working-with-generators.md");
 const COMMIT_SHA: &str = "3f2c1b0a9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b";
 
-const WEB_SERVICE_TEMPLATE: &str = "apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web-service
-spec:
-  replicas: {{ replicas }}
-  template:
-    spec:
-      containers:
-        - name: web
-          image: \"{{ image }}\"
-";
-
-fn web_service_schema() -> Value {
-    json!({
-        "type": "object",
-        "required": ["image"],
-        "properties": {
-            "replicas": {"type": "integer", "minimum": 1, "default": 1},
-            "image": {"type": "string", "minLength": 1}
-        }
-    })
-}
-
 /// The fenced blocks of the guide in `language`, in order.
 fn blocks(language: &str) -> Vec<String> {
     let opening = format!("```{language}");
@@ -241,14 +217,14 @@ async fn guide_runs_as_written(server: TestServer) {
             "\"template_yaml\": \"...\"",
             &format!(
                 "\"template_yaml\": {}",
-                shell_quoted_json(&json!(WEB_SERVICE_TEMPLATE))
+                shell_quoted_json(&json!(common::WEB_SERVICE))
             ),
         )
         .replace(
             "\"schema_json\": \"...\"",
             &format!(
                 "\"schema_json\": {}",
-                shell_quoted_json(&json!(web_service_schema().to_string()))
+                shell_quoted_json(&json!(common::web_service_schema().to_string()))
             ),
         );
     let generator_env = [("GENERATOR_PAK", generator_pak.as_str())];

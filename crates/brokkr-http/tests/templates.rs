@@ -25,36 +25,12 @@ on_every_backend!(
     render_answers_yaml_and_stores_nothing,
 );
 
-const WEB_SERVICE: &str = "apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web-service
-spec:
-  replicas: {{ replicas }}
-  template:
-    spec:
-      containers:
-        - name: web
-          image: \"{{ image }}\"
-";
-
-fn web_service_schema() -> Value {
-    json!({
-        "type": "object",
-        "required": ["image"],
-        "properties": {
-            "replicas": {"type": "integer", "minimum": 1, "default": 1},
-            "image": {"type": "string"}
-        }
-    })
-}
-
 /// A template body whose output carries `marker`, to tell versions and owners apart.
 fn marked(name: &str, marker: &str) -> Value {
     json!({
         "name": name,
-        "template_yaml": format!("{WEB_SERVICE}# {marker}\n"),
-        "schema_json": web_service_schema(),
+        "template_yaml": format!("{}# {marker}\n", common::WEB_SERVICE),
+        "schema_json": common::web_service_schema(),
     })
 }
 
@@ -143,8 +119,8 @@ async fn guide_creates_a_template_and_a_stack_from_it(server: TestServer) {
         json!({
             "name": "web-service",
             "description": "Standard web service deployment",
-            "template_yaml": WEB_SERVICE,
-            "schema_json": web_service_schema().to_string(),
+            "template_yaml": common::WEB_SERVICE,
+            "schema_json": common::web_service_schema().to_string(),
         }),
     )
     .await;
@@ -154,8 +130,8 @@ async fn guide_creates_a_template_and_a_stack_from_it(server: TestServer) {
         created.json["description"],
         "Standard web service deployment"
     );
-    assert_eq!(created.json["template_yaml"], WEB_SERVICE);
-    assert_eq!(created.json["schema_json"], web_service_schema());
+    assert_eq!(created.json["template_yaml"], common::WEB_SERVICE);
+    assert_eq!(created.json["schema_json"], common::web_service_schema());
     assert_eq!(created.json["generator_id"], generator_id.as_str());
 
     let stack = stack_from(&server, &pak, "my-web-service", "web-service").await;
@@ -183,11 +159,11 @@ async fn schema_may_be_sent_as_an_object(server: TestServer) {
     let (_, pak) = server.generator("g").await;
     let body = json!({
         "name": "web-service",
-        "template_yaml": WEB_SERVICE,
-        "schema_json": web_service_schema(),
+        "template_yaml": common::WEB_SERVICE,
+        "schema_json": common::web_service_schema(),
     });
     let created = template(&server, &pak, body).await;
-    assert_eq!(created.json["schema_json"], web_service_schema());
+    assert_eq!(created.json["schema_json"], common::web_service_schema());
 
     let stack = stack_from(&server, &pak, "s", "web-service").await;
     assert!(
@@ -549,8 +525,8 @@ async fn render_answers_yaml_and_stores_nothing(server: TestServer) {
     let created = template(
         &server,
         &pak,
-        json!({"name": "web-service", "template_yaml": WEB_SERVICE,
-               "schema_json": web_service_schema()}),
+        json!({"name": "web-service", "template_yaml": common::WEB_SERVICE,
+               "schema_json": common::web_service_schema()}),
     )
     .await;
     let path = format!("/api/v1/templates/{}/render", created.str("id"));

@@ -299,3 +299,29 @@ macro_rules! on_every_backend {
         }
     };
 }
+
+/// The guide's example template: a Deployment with `replicas` and `image`.
+pub const WEB_SERVICE: &str = "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web-service
+spec:
+  replicas: {{ replicas }}
+  template:
+    spec:
+      containers:
+        - name: web
+          image: \"{{ image }}\"
+";
+
+/// The schema of [`WEB_SERVICE`]: `image` required, `replicas` at least 1, default 1.
+pub fn web_service_schema() -> Value {
+    serde_json::json!({
+        "type": "object",
+        "required": ["image"],
+        "properties": {
+            "replicas": {"type": "integer", "minimum": 1, "default": 1},
+            "image": {"type": "string", "minLength": 1}
+        }
+    })
+}
