@@ -17,8 +17,11 @@ pub enum Operation {
     ListGenerators,
     /// Read one generator.
     ReadGenerator,
-    /// Change a generator's name or description.
+    /// Change a generator's description.
     UpdateGenerator,
+    /// Change a generator's name. Admin only: names are unique across generators, so a
+    /// refused rename would tell a generator that another one has that name.
+    RenameGenerator,
     /// Soft-delete a generator and kill its PAK.
     DeleteGenerator,
     /// Replace a generator's PAK.
@@ -61,11 +64,12 @@ pub enum Operation {
 
 impl Operation {
     /// Every operation, in table order.
-    pub const ALL: [Operation; 23] = [
+    pub const ALL: [Operation; 24] = [
         Self::CreateGenerator,
         Self::ListGenerators,
         Self::ReadGenerator,
         Self::UpdateGenerator,
+        Self::RenameGenerator,
         Self::DeleteGenerator,
         Self::RotateGeneratorPak,
         Self::CreateStack,
@@ -145,6 +149,7 @@ pub const RULES: &[Rule] = &[
     rule(Op::ListGenerators, All, Never, Never),
     rule(Op::ReadGenerator, All, Own, Never),
     rule(Op::UpdateGenerator, All, Own, Never),
+    rule(Op::RenameGenerator, All, Never, Never),
     rule(Op::DeleteGenerator, All, Own, Never),
     rule(Op::RotateGeneratorPak, All, Own, Never),
     // stacks and their deployment objects belong to their creator

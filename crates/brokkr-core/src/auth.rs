@@ -149,6 +149,7 @@ pub struct Authenticator {
     clock: Arc<dyn Clock>,
     hashing: Semaphore,
     throttle: Throttle,
+    revalidate_after: Duration,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -158,6 +159,12 @@ impl std::fmt::Debug for Authenticator {
 }
 
 impl Authenticator {
+    /// How long a cached PAK is trusted before one indexed read confirms it is still
+    /// live. This bounds how long a change made where no invalidation reaches this
+    /// instance (another process on the same SQLite file, a silently dead listener)
+    /// can go unseen.
+    pub const DEFAULT_REVALIDATE_AFTER: Duration = Duration::seconds(5);
+
     /// An authenticator reading `store`, remembering in `cache`, running at most
     /// `max_concurrent_hashes` argon2 verifications at once.
     pub fn new(
@@ -168,6 +175,7 @@ impl Authenticator {
         throttle: ThrottleLimits,
     ) -> Self {
         Self {
+            revalidate_after: Self::DEFAULT_REVALIDATE_AFTER,
             store,
             cache,
             clock,
@@ -177,6 +185,12 @@ impl Authenticator {
                 failures: Mutex::default(),
             },
         }
+    }
+
+    /// Sets how long a cached PAK is trusted without a store read.
+    pub fn with_revalidate_after(mut self, after: Duration) -> Self {
+        self.revalidate_after = after;
+        self
     }
 
     /// The cache this authenticator fills.
@@ -196,7 +210,12 @@ impl Authenticator {
         let now = self.clock.now();
 
         if let Some(hit) = self.cache.get(&digest) {
-            return live(hit, now);
+            if now < hit.verified_at + self.revalidate_after {
+                return live(&hit, now);
+            }
+            if let Some(confirmed) = self.revalidate(&parsed.key_id, digest, hit, now).await? {
+                return live(&confirmed, now);
+            }
         }
 
         self.throttle.check(&parsed.key_id, now)?;
@@ -217,8 +236,8 @@ impl Authenticator {
         }
 
         if !self
-            .verify_off_thread(presented, credential.hash.clone())
-            .await
+            .verify_off_thread(presented, &parsed.key_id, credential.hash.clone())
+            .await?
         {
             self.throttle
                 .record_failure(&parsed.key_id, self.clock.now());
@@ -226,32 +245,77 @@ impl Authenticator {
         }
         self.throttle.forget(&parsed.key_id);
 
+        let now = self.clock.now();
         let entry = CachedPrincipal {
             principal: credential.principal,
             expires_at: credential.expires_at,
+            hash: credential.hash,
+            verified_at: now,
         };
-        let outcome = live(entry, self.clock.now());
+        let outcome = live(&entry, now);
         if outcome.is_ok() {
             self.cache.insert(digest, entry, ticket);
         }
         outcome
     }
 
-    async fn verify_off_thread(&self, presented: &str, hash: pak::PakHash) -> bool {
+    /// Confirms with one indexed read (no argon2) that a cached PAK is still its
+    /// principal's live one. `None` when it is not: the entry is dropped and the caller
+    /// takes the cold path.
+    async fn revalidate(
+        &self,
+        key_id: &KeyId,
+        digest: [u8; 32],
+        hit: CachedPrincipal,
+        now: DateTime<Utc>,
+    ) -> Result<Option<CachedPrincipal>, AuthError> {
+        let ticket = self.cache.ticket();
+        let current = self
+            .store
+            .find_credential(key_id)
+            .await
+            .map_err(AuthError::Store)?;
+        match current {
+            Some(current) if current.principal == hit.principal && current.hash == hit.hash => {
+                let entry = CachedPrincipal {
+                    expires_at: current.expires_at,
+                    verified_at: now,
+                    ..hit
+                };
+                self.cache.insert(digest, entry.clone(), ticket);
+                Ok(Some(entry))
+            }
+            _ => {
+                self.cache.invalidate(hit.principal.id);
+                Ok(None)
+            }
+        }
+    }
+
+    async fn verify_off_thread(
+        &self,
+        presented: &str,
+        key_id: &KeyId,
+        hash: pak::PakHash,
+    ) -> Result<bool, AuthError> {
         // INVARIANT: the semaphore is never closed, so acquiring only waits.
         let Ok(_permit) = self.hashing.acquire().await else {
-            return false;
+            return Ok(false);
         };
+        // Checked again with the permit held: a burst of wrong secrets that all passed
+        // the first check while queued must not all reach argon2.
+        self.throttle.check(key_id, self.clock.now())?;
+
         let presented = presented.to_owned();
-        tokio::task::spawn_blocking(move || {
+        Ok(tokio::task::spawn_blocking(move || {
             pak::parse(&presented).is_ok_and(|parsed| pak::verify(&parsed, &hash))
         })
         .await
-        .unwrap_or(false)
+        .unwrap_or(false))
     }
 }
 
-fn live(entry: CachedPrincipal, now: DateTime<Utc>) -> Result<Principal, AuthError> {
+fn live(entry: &CachedPrincipal, now: DateTime<Utc>) -> Result<Principal, AuthError> {
     match entry.expires_at {
         Some(expires_at) if now >= expires_at => Err(AuthError::Expired),
         _ => Ok(entry.principal),

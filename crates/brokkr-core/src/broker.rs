@@ -8,7 +8,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::access::{Operation, authorize};
+use crate::access::{Operation, Reach, authorize, rule_for};
 use crate::auth::{AuthError, Authenticator, ThrottleLimits};
 use crate::cache::VerificationCache;
 use crate::clock::{Clock, SystemClock};
@@ -40,6 +40,8 @@ pub struct BrokerConfig {
     pub template_limits: TemplateLimits,
     /// Capacity of the verification cache.
     pub cache_capacity: usize,
+    /// How long a cached PAK is trusted before one store read (no hash) confirms it.
+    pub revalidate_after: chrono::Duration,
     /// The source of the current instant.
     pub clock: Arc<dyn Clock>,
 }
@@ -52,6 +54,7 @@ impl Default for BrokerConfig {
             throttle: ThrottleLimits::DEFAULT,
             template_limits: TemplateLimits::DEFAULT,
             cache_capacity: VerificationCache::DEFAULT_CAPACITY,
+            revalidate_after: Authenticator::DEFAULT_REVALIDATE_AFTER,
             clock: Arc::new(SystemClock),
         }
     }
@@ -65,6 +68,7 @@ impl std::fmt::Debug for BrokerConfig {
             .field("throttle", &self.throttle)
             .field("template_limits", &self.template_limits)
             .field("cache_capacity", &self.cache_capacity)
+            .field("revalidate_after", &self.revalidate_after)
             .finish_non_exhaustive()
     }
 }
@@ -153,7 +157,8 @@ impl Broker {
             Arc::clone(&config.clock),
             config.max_concurrent_hashes,
             config.throttle,
-        );
+        )
+        .with_revalidate_after(config.revalidate_after);
         let renders = Arc::new(tokio::sync::Semaphore::new(
             config.max_concurrent_hashes.max(1),
         ));
@@ -310,6 +315,15 @@ impl Broker {
     ) -> Result<Generator, Error> {
         self.reach_generator(caller, Operation::UpdateGenerator, id)
             .await?;
+        if change.name.is_some() {
+            let owner = Owner::Generator(id);
+            check(
+                caller,
+                Operation::RenameGenerator,
+                Some(&owner),
+                "generator",
+            )?;
+        }
         let change = valid_rename(change)?;
         self.store
             .update_generator(id, change, self.now())
@@ -347,7 +361,13 @@ impl Broker {
         let record = self
             .reach_generator(caller, Operation::RotateGeneratorPak, id)
             .await?;
-        let expires_at = self.valid_expiry(expires_at)?;
+        let mut expires_at = self.valid_expiry(expires_at)?;
+        if !caller.is_admin() {
+            // A generator renews its secret, not its lifetime: the new PAK expires no
+            // later than the one it replaces.
+            let current = self.store.credential_of(id).await?;
+            expires_at = earliest(expires_at, current.and_then(|c| c.expires_at));
+        }
         let principal = Principal {
             kind: PrincipalKind::Generator,
             id,
@@ -439,11 +459,7 @@ impl Broker {
         owner: Option<Owner>,
     ) -> Result<Vec<Stack>, Error> {
         check(caller, Operation::ListStacks, None, "stack")?;
-        let listing = match (caller.kind, owner) {
-            (PrincipalKind::Admin, None) => Listing::All,
-            (PrincipalKind::Admin, Some(owner)) => Listing::OwnedBy(owner),
-            _ => Listing::OwnedBy(caller.as_owner()),
-        };
+        let listing = listing_for(caller, Operation::ListStacks, owner);
         Ok(self.store.list_stacks(listing).await?)
     }
 
@@ -621,10 +637,7 @@ impl Broker {
     /// [`Error::Forbidden`] for agents.
     pub async fn list_templates(&self, caller: &Principal) -> Result<Vec<Template>, Error> {
         check(caller, Operation::ListTemplates, None, "template")?;
-        let listing = match caller.kind {
-            PrincipalKind::Admin => Listing::All,
-            _ => Listing::OwnedByOrShared(caller.as_owner()),
-        };
+        let listing = listing_for(caller, Operation::ListTemplates, None);
         Ok(self.store.list_templates(listing).await?)
     }
 
@@ -857,6 +870,25 @@ fn valid_rename(change: Rename) -> Result<Rename, Error> {
         name: change.name.map(valid_name).transpose()?,
         description: valid_description(change.description)?,
     })
+}
+
+fn earliest(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// How a listing is scoped for `caller`, read from the access table's reach.
+fn listing_for(caller: &Principal, operation: Operation, owner: Option<Owner>) -> Listing {
+    let reach = rule_for(operation).map_or(Reach::Never, |rule| rule.reach(caller.kind));
+    match (reach, owner) {
+        (Reach::All, None) => Listing::All,
+        (Reach::All, Some(owner)) => Listing::OwnedBy(owner),
+        (Reach::OwnOrShared, _) => Listing::OwnedByOrShared(caller.as_owner()),
+        // INVARIANT: `Never` was refused by `authorize` before a listing is built.
+        (Reach::Own | Reach::Never, _) => Listing::OwnedBy(caller.as_owner()),
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -17,15 +17,21 @@ use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use crate::pak::PakHash;
 use crate::principal::Principal;
 
 /// What a cache hit yields.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CachedPrincipal {
     /// The principal the PAK proved.
     pub principal: Principal,
     /// When the PAK stops working.
     pub expires_at: Option<DateTime<Utc>>,
+    /// The stored hash the PAK was verified against, to confirm later that it is still
+    /// the live one without hashing again.
+    pub hash: PakHash,
+    /// When the PAK was last confirmed against the store.
+    pub verified_at: DateTime<Utc>,
 }
 
 /// A point in the cache's history, taken before a cold verification reads the store.
@@ -43,11 +49,19 @@ struct Entries {
 }
 
 /// Digest-of-PAK to principal, shared by every request of one instance.
-#[derive(Debug)]
 pub struct VerificationCache {
     entries: RwLock<Entries>,
     trusted: AtomicBool,
     capacity: usize,
+}
+
+impl std::fmt::Debug for VerificationCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerificationCache")
+            .field("len", &self.len())
+            .field("trusted", &self.is_trusted())
+            .finish_non_exhaustive()
+    }
 }
 
 impl VerificationCache {
@@ -68,7 +82,7 @@ impl VerificationCache {
         if !self.is_trusted() {
             return None;
         }
-        self.read().by_digest.get(digest).copied()
+        self.read().by_digest.get(digest).cloned()
     }
 
     /// The ticket to present when inserting the outcome of a cold verification.
@@ -171,6 +185,8 @@ mod tests {
                 id: Uuid::from_u128(id),
             },
             expires_at: None,
+            hash: PakHash::from_stored(format!("hash-{id}")),
+            verified_at: chrono::DateTime::UNIX_EPOCH,
         }
     }
 

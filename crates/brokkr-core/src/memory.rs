@@ -111,6 +111,10 @@ impl Store for MemoryStore {
             .cloned())
     }
 
+    async fn credential_of(&self, principal_id: Uuid) -> Result<Option<Credential>, StoreError> {
+        Ok(self.state().credentials.get(&principal_id).cloned())
+    }
+
     async fn bootstrap_admin(&self, credential: Credential) -> Result<bool, StoreError> {
         let mut state = self.state();
         let has_admin = state

@@ -47,8 +47,16 @@ pub enum MalformedPak {
 ///
 /// Its `Debug` shows only the public part; it has no `Display`, so it cannot be
 /// formatted into a message by accident.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct Pak(String);
+
+impl PartialEq for Pak {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.as_bytes().ct_eq(other.0.as_bytes()).into()
+    }
+}
+
+impl Eq for Pak {}
 
 impl Pak {
     /// The plain text, for the one response that hands it over.
@@ -114,8 +122,16 @@ impl fmt::Debug for ParsedPak<'_> {
 }
 
 /// An argon2id PHC string: what the store keeps instead of the secret.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct PakHash(String);
+
+impl PartialEq for PakHash {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.as_bytes().ct_eq(other.0.as_bytes()).into()
+    }
+}
+
+impl Eq for PakHash {}
 
 impl PakHash {
     /// The PHC string, for the store to write.

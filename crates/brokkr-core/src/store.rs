@@ -149,6 +149,9 @@ pub trait Store: Send + Sync + 'static {
     /// The live credential with this key id.
     async fn find_credential(&self, key_id: &KeyId) -> Result<Option<Credential>, StoreError>;
 
+    /// The live credential of this principal.
+    async fn credential_of(&self, principal_id: Uuid) -> Result<Option<Credential>, StoreError>;
+
     /// Stores the admin's first credential, unless an admin exists already.
     ///
     /// Returns whether it was stored.

@@ -141,8 +141,11 @@ impl Model {
         }
     }
 
+    /// Renaming generator `target`: only the admin renames, since a refused name would
+    /// tell a generator that another generator holds it.
     fn update_generator(&self, caller: &Principal, target: Option<usize>, name: &str) -> Outcome {
         match self.reach_generator(caller, target) {
+            Outcome::Done if caller.kind != PrincipalKind::Admin => Outcome::Forbidden,
             Outcome::Done => {
                 let id = target.map_or(GHOST_ID, |j| self.generators[j].id);
                 if self.generator_name_taken(name, id) {

@@ -234,6 +234,10 @@ impl Store for CountingStore {
         self.inner.find_credential(key_id).await
     }
 
+    async fn credential_of(&self, principal_id: Uuid) -> Result<Option<Credential>, StoreError> {
+        self.inner.credential_of(principal_id).await
+    }
+
     async fn bootstrap_admin(&self, credential: Credential) -> Result<bool, StoreError> {
         self.inner.bootstrap_admin(credential).await
     }

@@ -92,6 +92,12 @@ impl Api {
         }
 
         let caller = self.authenticate(request.headers()).await?;
+        // A kind that may never perform the route's operation is refused before its body
+        // is read; a route whose operation has no row in the table is refused too.
+        if let Some(operation) = route.operation() {
+            brokkr_core::authorize(&caller, operation, None)
+                .map_err(|denied| brokkr_core::Error::denied(denied, "resource"))?;
+        }
         let query = request.uri().query().map(str::to_owned);
         let body = self.read_body(route, request).await?;
         self.dispatch(route, &caller, query.as_deref(), body).await

@@ -126,10 +126,30 @@ impl From<Error> for ApiError {
                 ..Self::invalid_request(format!("invalid `{field}`: {reason}"))
             },
             Error::Template(template) => template_error(template),
-            Error::Store(brokkr_core::StoreError::Unavailable(_)) => Self::unavailable(),
-            Error::Store(_) | Error::Pak(_) => Self::internal(),
+            Error::Store(brokkr_core::StoreError::Unavailable(ref cause)) => {
+                tracing::warn!(error = %chain(cause.as_ref()), "store unavailable");
+                Self::unavailable()
+            }
+            Error::Store(_) | Error::Pak(_) => {
+                // Logged once, here, with its causes; the caller sees only `internal`.
+                tracing::error!(error = %chain(&error), "request failed inside the broker");
+                Self::internal()
+            }
         }
     }
+}
+
+/// An error and its sources, on one line. Store and hashing errors carry no secrets:
+/// sqlx errors never include bound values.
+fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 fn template_error(error: TemplateError) -> ApiError {

@@ -19,6 +19,8 @@ on_every_backend!(
     deletion_kills_the_pak_and_keeps_the_stacks,
     names_are_unique_among_live_generators,
     whoami_names_the_principal,
+    only_the_admin_renames,
+    forbidden_kind_is_refused_before_its_body_is_read,
 );
 
 async fn create_generator_as_in_the_guide(server: TestServer) {
@@ -308,4 +310,54 @@ async fn expired_pak_is_refused_with_its_own_code_on_sqlite() {
 #[cfg_attr(not(postgres_tests), ignore = "needs DATABASE_URL=postgres://...")]
 async fn expired_pak_is_refused_with_its_own_code_on_postgres() {
     expired_pak_is_refused_with_its_own_code(Backend::Postgres).await;
+}
+
+async fn only_the_admin_renames(server: TestServer) {
+    let (id, pak) = server.generator("named").await;
+    server.generator("taken").await;
+    let path = format!("/api/v1/generators/{id}");
+
+    // a generator may not rename itself, so it cannot probe other generators' names
+    let probe = server.put(&path, &pak, json!({"name": "taken"})).await;
+    assert_eq!(
+        (probe.status, probe.code()),
+        (StatusCode::FORBIDDEN, "forbidden")
+    );
+    let free = server.put(&path, &pak, json!({"name": "free"})).await;
+    assert_eq!(free.status, StatusCode::FORBIDDEN);
+
+    let renamed = server
+        .put(&path, &server.admin_pak, json!({"name": "free"}))
+        .await;
+    assert_eq!(
+        (renamed.status, renamed.str("name")),
+        (StatusCode::OK, "free".to_owned())
+    );
+    let taken = server
+        .put(&path, &server.admin_pak, json!({"name": "taken"}))
+        .await;
+    assert_eq!(taken.status, StatusCode::CONFLICT);
+}
+
+async fn forbidden_kind_is_refused_before_its_body_is_read(server: TestServer) {
+    let (_, pak) = server.generator("pipeline").await;
+    let cases = [
+        ("application/json", "{not json"),
+        ("text/plain", "hello"),
+        ("application/json", r#"{"name": "x", "owner": "me"}"#),
+    ];
+    for (content_type, body) in cases {
+        let request = server
+            .request(Method::POST, "/api/v1/generators")
+            .header("authorization", format!("Bearer {pak}"))
+            .header("content-type", content_type)
+            .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+            .expect("request");
+        let reply = server.send(request).await;
+        assert_eq!(
+            (reply.status, reply.code()),
+            (StatusCode::FORBIDDEN, "forbidden"),
+            "{content_type} {body}"
+        );
+    }
 }

@@ -140,7 +140,17 @@ async fn lost_listener_means_no_cache_until_it_is_back() {
             .expect("terminated");
     }
 
-    // While b cannot hear, its cache is flushed and unused; a rotation still counts at once.
+    // b notices the loss and flushes its cache: nothing it missed can survive.
+    let noticed = Instant::now();
+    while !b.broker.cache().is_empty() {
+        assert!(
+            noticed.elapsed() < WITHIN * 3,
+            "the lost listener went unnoticed"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+
+    // A rotation made meanwhile counts at once on b.
     let rotated = a
         .call(
             Method::POST,

@@ -11,12 +11,28 @@ use brokkr_core::StoreError;
 pub(crate) fn store_error(error: sqlx::Error, conflict: &'static str) -> StoreError {
     match error {
         sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(conflict),
+        sqlx::Error::Database(db) if is_unreachable(db.code().as_deref()) => {
+            StoreError::Unavailable(Box::new(sqlx::Error::Database(db)))
+        }
         sqlx::Error::RowNotFound => StoreError::NotFound,
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
             StoreError::Unavailable(Box::new(error))
         }
         other => StoreError::Backend(Box::new(other)),
     }
+}
+
+/// Whether a database error code means "cannot serve now" rather than "failed":
+/// SQLite busy or locked past its timeout; PostgreSQL connection loss, shutdown, or
+/// too many connections.
+fn is_unreachable(code: Option<&str>) -> bool {
+    let Some(code) = code else {
+        return false;
+    };
+    let sqlite_busy = matches!(code, "5" | "6" | "261" | "262" | "517");
+    let postgres_gone =
+        code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300");
+    sqlite_busy || postgres_gone
 }
 
 /// Reads a stored JSON Schema back; it was serialized by this crate, so a failure is
@@ -216,6 +232,21 @@ macro_rules! sql_store {
                      FROM credentials WHERE key_id = $1",
                 )
                 .bind(key_id.as_str())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|e| store_error(e, "credential"))?;
+                row.as_ref().map(credential_row).transpose()
+            }
+
+            async fn credential_of(
+                &self,
+                principal_id: Uuid,
+            ) -> Result<Option<Credential>, StoreError> {
+                let row = sqlx::query(
+                    "SELECT principal_id, kind, key_id, phc, expires_at \
+                     FROM credentials WHERE principal_id = $1",
+                )
+                .bind(principal_id)
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(|e| store_error(e, "credential"))?;
