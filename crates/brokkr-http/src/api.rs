@@ -23,6 +23,9 @@ use crate::routes::{self, Body, NoRoute, Route};
 /// Largest request body accepted, in bytes.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 
+/// How long a client may take to send a request body once its headers are in.
+pub const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// The API over one broker.
 #[derive(Debug)]
 pub struct Api {
@@ -171,9 +174,16 @@ impl Api {
         }
         let is_json = request.headers().get(CONTENT_TYPE).is_some_and(is_json);
 
-        let bytes = Limited::new(request.into_body(), self.max_body_bytes)
-            .collect()
+        let collect = Limited::new(request.into_body(), self.max_body_bytes).collect();
+        let bytes = tokio::time::timeout(BODY_READ_TIMEOUT, collect)
             .await
+            .map_err(|_| {
+                ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "request_timeout",
+                    "request body was not received in time",
+                )
+            })?
             .map_err(|error| {
                 if error
                     .downcast_ref::<http_body_util::LengthLimitError>()
