@@ -190,6 +190,80 @@ macro_rules! sql_store {
                 Ok(())
             }
 
+            /// The live row of `table` with this id. `table` and `columns` are constants
+            /// of this module, never input.
+            async fn live_by_id<T>(
+                &self,
+                table: &str,
+                columns: &str,
+                id: Uuid,
+                read: fn(&DbRow) -> Result<T, sqlx::Error>,
+                what: &'static str,
+            ) -> Result<Option<T>, StoreError> {
+                let fail = |e| store_error(e, what);
+                let row = sqlx::query(&format!(
+                    "SELECT {columns} FROM {table} WHERE id = $1 AND deleted_at IS NULL"
+                ))
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(fail)?;
+                row.as_ref().map(read).transpose().map_err(fail)
+            }
+
+            /// Changes the name or description of a live row of `table`.
+            #[expect(
+                clippy::too_many_arguments,
+                reason = "one call per table, all constants"
+            )]
+            async fn rename<T>(
+                &self,
+                table: &str,
+                columns: &str,
+                id: Uuid,
+                change: Rename,
+                now: DateTime<Utc>,
+                read: fn(&DbRow) -> Result<T, sqlx::Error>,
+                what: &'static str,
+            ) -> Result<T, StoreError> {
+                let fail = |e| store_error(e, what);
+                let row = sqlx::query(&format!(
+                    "UPDATE {table} SET name = COALESCE($2, name), \
+                     description = COALESCE($3, description), updated_at = $4 \
+                     WHERE id = $1 AND deleted_at IS NULL RETURNING {columns}"
+                ))
+                .bind(id)
+                .bind(change.name)
+                .bind(change.description)
+                .bind(now)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(fail)?;
+                read(&row.ok_or(StoreError::NotFound)?).map_err(fail)
+            }
+
+            /// Marks a live row of `table` deleted.
+            async fn soft_delete(
+                &self,
+                table: &str,
+                id: Uuid,
+                now: DateTime<Utc>,
+                what: &'static str,
+            ) -> Result<(), StoreError> {
+                let deleted = sqlx::query(&format!(
+                    "UPDATE {table} SET deleted_at = $2 WHERE id = $1 AND deleted_at IS NULL"
+                ))
+                .bind(id)
+                .bind(now)
+                .execute(&self.pool)
+                .await
+                .map_err(|e| store_error(e, what))?;
+                if deleted.rows_affected() == 0 {
+                    return Err(StoreError::NotFound);
+                }
+                Ok(())
+            }
+
             async fn insert_object<'c>(
                 tx: &mut sqlx::Transaction<'c, $db>,
                 stack_id: Uuid,
@@ -346,16 +420,14 @@ macro_rules! sql_store {
             }
 
             async fn get_generator(&self, id: Uuid) -> Result<Option<Generator>, StoreError> {
-                let fail = |e| store_error(e, "generator");
-                let row = sqlx::query(&format!(
-                    "SELECT {GENERATOR_COLUMNS} FROM generators \
-                     WHERE id = $1 AND deleted_at IS NULL"
-                ))
-                .bind(id)
-                .fetch_optional(&self.pool)
+                self.live_by_id(
+                    "generators",
+                    GENERATOR_COLUMNS,
+                    id,
+                    generator_row,
+                    "generator",
+                )
                 .await
-                .map_err(fail)?;
-                row.as_ref().map(generator_row).transpose().map_err(fail)
             }
 
             async fn update_generator(
@@ -364,21 +436,16 @@ macro_rules! sql_store {
                 change: Rename,
                 now: DateTime<Utc>,
             ) -> Result<Generator, StoreError> {
-                let fail = |e| store_error(e, "generator");
-                let row = sqlx::query(&format!(
-                    "UPDATE generators SET name = COALESCE($2, name), \
-                     description = COALESCE($3, description), updated_at = $4 \
-                     WHERE id = $1 AND deleted_at IS NULL RETURNING {GENERATOR_COLUMNS}"
-                ))
-                .bind(id)
-                .bind(change.name)
-                .bind(change.description)
-                .bind(now)
-                .fetch_optional(&self.pool)
+                self.rename(
+                    "generators",
+                    GENERATOR_COLUMNS,
+                    id,
+                    change,
+                    now,
+                    generator_row,
+                    "generator",
+                )
                 .await
-                .map_err(fail)?;
-                let row = row.ok_or(StoreError::NotFound)?;
-                generator_row(&row).map_err(fail)
             }
 
             async fn delete_generator(
@@ -458,15 +525,8 @@ macro_rules! sql_store {
             }
 
             async fn get_stack(&self, id: Uuid) -> Result<Option<Stack>, StoreError> {
-                let fail = |e| store_error(e, "stack");
-                let row = sqlx::query(&format!(
-                    "SELECT {STACK_COLUMNS} FROM stacks WHERE id = $1 AND deleted_at IS NULL"
-                ))
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(fail)?;
-                row.as_ref().map(stack_row).transpose().map_err(fail)
+                self.live_by_id("stacks", STACK_COLUMNS, id, stack_row, "stack")
+                    .await
             }
 
             async fn update_stack(
@@ -475,36 +535,12 @@ macro_rules! sql_store {
                 change: Rename,
                 now: DateTime<Utc>,
             ) -> Result<Stack, StoreError> {
-                let fail = |e| store_error(e, "stack");
-                let row = sqlx::query(&format!(
-                    "UPDATE stacks SET name = COALESCE($2, name), \
-                     description = COALESCE($3, description), updated_at = $4 \
-                     WHERE id = $1 AND deleted_at IS NULL RETURNING {STACK_COLUMNS}"
-                ))
-                .bind(id)
-                .bind(change.name)
-                .bind(change.description)
-                .bind(now)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(fail)?;
-                let row = row.ok_or(StoreError::NotFound)?;
-                stack_row(&row).map_err(fail)
+                self.rename("stacks", STACK_COLUMNS, id, change, now, stack_row, "stack")
+                    .await
             }
 
             async fn delete_stack(&self, id: Uuid, now: DateTime<Utc>) -> Result<(), StoreError> {
-                let deleted = sqlx::query(
-                    "UPDATE stacks SET deleted_at = $2 WHERE id = $1 AND deleted_at IS NULL",
-                )
-                .bind(id)
-                .bind(now)
-                .execute(&self.pool)
-                .await
-                .map_err(|e| store_error(e, "stack"))?;
-                if deleted.rows_affected() == 0 {
-                    return Err(StoreError::NotFound);
-                }
-                Ok(())
+                self.soft_delete("stacks", id, now, "stack").await
             }
 
             async fn append_deployment_object(
@@ -678,18 +714,7 @@ macro_rules! sql_store {
                 id: Uuid,
                 now: DateTime<Utc>,
             ) -> Result<(), StoreError> {
-                let deleted = sqlx::query(
-                    "UPDATE templates SET deleted_at = $2 WHERE id = $1 AND deleted_at IS NULL",
-                )
-                .bind(id)
-                .bind(now)
-                .execute(&self.pool)
-                .await
-                .map_err(|e| store_error(e, "template"))?;
-                if deleted.rows_affected() == 0 {
-                    return Err(StoreError::NotFound);
-                }
-                Ok(())
+                self.soft_delete("templates", id, now, "template").await
             }
         }
     };
