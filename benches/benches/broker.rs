@@ -25,7 +25,11 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::json;
 
-const TEMPLATE: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: {{ replicas }}\n  template:\n    spec:\n      containers:\n        - name: web\n          image: \"{{ image }}\"\n";
+const TEMPLATE: &str = concat!(
+    "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n",
+    "  replicas: {{ replicas }}\n  template:\n    spec:\n      containers:\n",
+    "        - name: web\n          image: \"{{ image }}\"\n",
+);
 
 type HttpClient = Client<HttpConnector, Empty<Bytes>>;
 
@@ -191,7 +195,10 @@ async fn main() {
     let authorized = mean_sync(1_000_000, || {
         black_box(authorize(black_box(&generator), Operation::ReadStack, Some(&owner)).is_ok());
     });
-    let schema = json!({"type": "object", "properties": {"replicas": {"type": "integer"}, "image": {"type": "string"}}});
+    let schema = json!({
+        "type": "object",
+        "properties": {"replicas": {"type": "integer"}, "image": {"type": "string"}}
+    });
     let limits = TemplateLimits::DEFAULT;
     let template = CheckedTemplate::check(TEMPLATE, &schema, &limits).expect("template");
     let parameters = json!({"replicas": 3, "image": "myapp:v1.2.3"});

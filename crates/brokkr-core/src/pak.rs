@@ -206,7 +206,12 @@ impl Default for HashParams {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PakError {
     /// argon2 refused the configured cost parameters.
-    #[error("argon2 refuses memory {}KiB, {} passes, {} lanes", .0.memory_kib, .0.iterations, .0.parallelism)]
+    #[error(
+        "argon2 refuses memory {}KiB, {} passes, {} lanes",
+        .0.memory_kib,
+        .0.iterations,
+        .0.parallelism
+    )]
     InvalidParams(HashParams),
     /// Hashing failed inside argon2.
     #[error("hashing a new pak failed")]

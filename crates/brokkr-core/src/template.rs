@@ -539,7 +539,11 @@ mod tests {
 
     use super::*;
 
-    const WEB_SERVICE: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: {{ replicas }}\n  template:\n    spec:\n      containers:\n        - name: web\n          image: \"{{ image }}\"\n";
+    const WEB_SERVICE: &str = concat!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n",
+        "  replicas: {{ replicas }}\n  template:\n    spec:\n      containers:\n",
+        "        - name: web\n          image: \"{{ image }}\"\n",
+    );
 
     fn web_schema() -> Value {
         json!({
@@ -639,7 +643,10 @@ mod tests {
         let file = json!({"properties": {"a": {"$ref": "file:///etc/passwd"}}});
         assert_eq!(code("a: 1", file), Err("schema_external_ref"));
         // local references are fine
-        let local = json!({"$defs": {"n": {"type": "integer"}}, "properties": {"a": {"$ref": "#/$defs/n"}}});
+        let local = json!({
+            "$defs": {"n": {"type": "integer"}},
+            "properties": {"a": {"$ref": "#/$defs/n"}}
+        });
         assert_eq!(code("a: 1", local), Ok(()));
         // schemas that are not schemas
         assert_eq!(code("a: 1", json!(["no"])), Err("invalid_schema"));

@@ -66,7 +66,11 @@ struct DatabaseArgs {
     argon2_iterations: u32,
 
     /// argon2id lanes for new PAKs.
-    #[arg(long, env = "BROKKR_ARGON2_PARALLELISM", default_value_t = HashParams::DEFAULT.parallelism)]
+    #[arg(
+        long,
+        env = "BROKKR_ARGON2_PARALLELISM",
+        default_value_t = HashParams::DEFAULT.parallelism
+    )]
     argon2_parallelism: u32,
 }
 

@@ -98,7 +98,8 @@ fn run(server: &TestServer, dir: &Path, env: &[(&str, &str)], script: &str) -> R
     let script = script.replace("http://broker:3000", &server.base);
     let wrapped = format!(
         "set -euo pipefail\n\
-         curl() {{ command curl --silent --show-error --write-out '\\n@@status %{{http_code}}\\n' \"$@\"; }}\n\
+         curl() {{ command curl --silent --show-error \\\n\
+             --write-out '\\n@@status %{{http_code}}\\n' \"$@\"; }}\n\
          {script}"
     );
     let output = Command::new("bash")
