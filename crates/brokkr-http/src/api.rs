@@ -31,6 +31,7 @@ pub const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_sec
 pub struct Api {
     broker: Arc<Broker>,
     max_body_bytes: usize,
+    body_read_timeout: std::time::Duration,
 }
 
 type Answer = Result<Response<Full<Bytes>>, ApiError>;
@@ -41,7 +42,14 @@ impl Api {
         Self {
             broker,
             max_body_bytes,
+            body_read_timeout: BODY_READ_TIMEOUT,
         }
+    }
+
+    /// Sets how long a client may take to send a body once its headers are in.
+    pub fn with_body_read_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.body_read_timeout = timeout;
+        self
     }
 
     /// The broker behind the API.
@@ -175,7 +183,7 @@ impl Api {
         let is_json = request.headers().get(CONTENT_TYPE).is_some_and(is_json);
 
         let collect = Limited::new(request.into_body(), self.max_body_bytes).collect();
-        let bytes = tokio::time::timeout(BODY_READ_TIMEOUT, collect)
+        let bytes = tokio::time::timeout(self.body_read_timeout, collect)
             .await
             .map_err(|_| {
                 ApiError::new(

@@ -570,6 +570,38 @@ async fn slow_client_is_cut_off() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn body_sent_too_slowly_is_answered_408() {
+    let options = Options {
+        body_read_timeout: Some(Duration::from_millis(200)),
+        ..Options::default()
+    };
+    let server = TestServer::start_with(Backend::Sqlite, options)
+        .await
+        .expect("sqlite is always available");
+    let mut stream = TcpStream::connect(address(&server)).await.expect("connect");
+
+    let started = Instant::now();
+    let head = format!(
+        "POST /api/v1/stacks HTTP/1.1\r\nhost: test\r\nauthorization: Bearer {}\r\n\
+         content-type: application/json\r\ncontent-length: 100\r\n\r\n{{\"name\"",
+        server.admin_pak
+    );
+    stream.write_all(head.as_bytes()).await.expect("write");
+    let mut buffer = [0_u8; 1024];
+    let read = tokio::time::timeout(Duration::from_secs(2), stream.read(&mut buffer)).await;
+
+    let answer = match read {
+        Ok(Ok(n)) => String::from_utf8_lossy(&buffer[..n]).into_owned(),
+        other => panic!("no answer within 2 s: {other:?}"),
+    };
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("request_timeout"), "{answer}");
+    assert!(started.elapsed() >= Duration::from_millis(150));
+    let stacks = server.get("/api/v1/stacks", &server.admin_pak).await;
+    assert_eq!(stacks.json, serde_json::json!([]), "nothing was stored");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_in_flight_completes_when_the_server_stops() {
     let server = TestServer::start(Backend::Sqlite)
         .await

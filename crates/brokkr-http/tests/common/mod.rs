@@ -65,6 +65,7 @@ pub struct Options {
     pub server_limits: ServerLimits,
     pub database_url: Option<String>,
     pub pool: PoolSettings,
+    pub body_read_timeout: Option<std::time::Duration>,
 }
 
 impl Default for Options {
@@ -74,6 +75,7 @@ impl Default for Options {
             server_limits: ServerLimits::DEFAULT,
             database_url: None,
             pool: PoolSettings::DEFAULT,
+            body_read_timeout: None,
         }
     }
 }
@@ -112,7 +114,11 @@ impl TestServer {
             .await
             .expect("bind");
         let base = format!("http://{}", tcp.local_addr().expect("address"));
-        let api = Arc::new(Api::new(Arc::clone(&broker), DEFAULT_MAX_BODY_BYTES));
+        let mut api = Api::new(Arc::clone(&broker), DEFAULT_MAX_BODY_BYTES);
+        if let Some(timeout) = options.body_read_timeout {
+            api = api.with_body_read_timeout(timeout);
+        }
+        let api = Arc::new(api);
         let (stop, stopped) = oneshot::channel::<()>();
         let limits = options.server_limits;
         let task = tokio::spawn(async move {
