@@ -30,6 +30,13 @@ async fn pair() -> (TestServer, TestServer) {
     (first, second)
 }
 
+/// Has `server` verify `pak` once, so that it then answers it from its cache.
+async fn warm(server: &TestServer, pak: &str) {
+    let reply = server.get("/api/v1/auth/whoami", pak).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    assert_eq!(server.broker.cache().len(), 1);
+}
+
 /// Polls `server` with `pak` until it is refused; returns how long that took.
 async fn time_until_refused(server: &TestServer, pak: &str) -> Duration {
     let started = Instant::now();
@@ -54,20 +61,9 @@ async fn rotation_on_one_instance_reaches_the_others_cache() {
     let (id, old_pak) = a.generator("shared").await;
 
     // b verifies the pak once, then serves it from its cache
-    assert_eq!(
-        b.get("/api/v1/auth/whoami", &old_pak).await.status,
-        StatusCode::OK
-    );
-    assert_eq!(b.broker.cache().len(), 1);
+    warm(&b, &old_pak).await;
 
-    let rotated = a
-        .call(
-            Method::POST,
-            &format!("/api/v1/generators/{id}/rotate-pak"),
-            Some(&old_pak),
-            None,
-        )
-        .await;
+    let rotated = a.rotate(&id, &old_pak).await;
     assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.text);
 
     let took = time_until_refused(&b, &old_pak).await;
@@ -113,11 +109,7 @@ async fn deletion_on_one_instance_reaches_the_others_cache() {
 async fn lost_listener_means_no_cache_until_it_is_back() {
     let (a, b) = pair().await;
     let (id, old_pak) = a.generator("watched").await;
-    assert_eq!(
-        b.get("/api/v1/auth/whoami", &old_pak).await.status,
-        StatusCode::OK
-    );
-    assert_eq!(b.broker.cache().len(), 1);
+    warm(&b, &old_pak).await;
 
     // Cut every LISTEN connection to this database, the way a network blip would.
     let Database::Postgres(store) = &a.database else {
@@ -151,14 +143,7 @@ async fn lost_listener_means_no_cache_until_it_is_back() {
     }
 
     // A rotation made meanwhile counts at once on b.
-    let rotated = a
-        .call(
-            Method::POST,
-            &format!("/api/v1/generators/{id}/rotate-pak"),
-            Some(&old_pak),
-            None,
-        )
-        .await;
+    let rotated = a.rotate(&id, &old_pak).await;
     assert_eq!(rotated.status, StatusCode::OK);
     assert_eq!(
         b.get("/api/v1/auth/whoami", &old_pak).await.status,

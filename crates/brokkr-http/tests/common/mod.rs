@@ -245,6 +245,12 @@ impl TestServer {
         )
     }
 
+    /// Rotates generator `id`'s PAK as `pak` would with the guide's bodiless curl.
+    pub async fn rotate(&self, id: &str, pak: &str) -> Reply {
+        let path = format!("/api/v1/generators/{id}/rotate-pak");
+        self.call(Method::POST, &path, Some(pak), None).await
+    }
+
     /// Stops accepting, drains, and waits for the server to end.
     pub async fn stop(mut self) {
         self.shutdown().await;
